@@ -39,7 +39,7 @@ type SearchResult struct {
 	FinishedAt   time.Time `json:"finished_at"`
 	ArtifactSize int64     `json:"artifact_size"`
 	BrowseURL    string    `json:"browse_url"`
-	PullRef      string    `json:"pull"` // the string to give to pull, e.g. "123,group/project"
+	PullRef      string    `json:"pull"`             // the string to give to pull, e.g. "123,group/project"
 	Images       []Image   `json:"images,omitempty"` // nil when the server cannot list archives
 }
 

@@ -34,7 +34,7 @@ const (
 
 // Project is a GitLab project.
 type Project struct {
-	ID            int64 // 0 = assigned
+	ID            int64  // 0 = assigned
 	Path          string // full path with namespace, nested groups allowed: "group/sub/proj"
 	Visibility    Visibility
 	DefaultBranch string // default "main"
@@ -84,12 +84,12 @@ type Request struct {
 
 // Fault is an injected failure. It applies to the next Count matching requests.
 type Fault struct {
-	Listener    string // "api", "storage" or "" for both
-	PathPrefix  string // match on URL path prefix ("" = any)
-	Count       int    // how many matching requests it affects (default 1)
-	Status      int    // answer this status (e.g. 500, 502, 429) instead of serving
-	RetryAfter  int    // with 429: Retry-After seconds
-	CutAfter    int64  // serve normally but drop the connection after this many body bytes (when Status == 0)
+	Listener   string // "api", "storage" or "" for both
+	PathPrefix string // match on URL path prefix ("" = any)
+	Count      int    // how many matching requests it affects (default 1)
+	Status     int    // answer this status (e.g. 500, 502, 429) instead of serving
+	RetryAfter int    // with 429: Retry-After seconds
+	CutAfter   int64  // serve normally but drop the connection after this many body bytes (when Status == 0)
 }
 
 // Server is a running emulator.

@@ -78,8 +78,8 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) { panic("unimplemented
 
 // FetchOptions describes what to fetch and where.
 type FetchOptions struct {
-	Offset int64 // first byte of the object to fetch
-	Length int64 // bytes to fetch; < 0 means to the end of the object
+	Offset int64  // first byte of the object to fetch
+	Length int64  // bytes to fetch; < 0 means to the end of the object
 	Dir    string // destination directory: the file is written inside it
 	// Key identifies the content for resume across runs ("" disables resume): the
 	// partial file is Dir/.sregistry-<hash(Key)>.partial, guarded by an flock; when
