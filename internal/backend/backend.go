@@ -62,6 +62,10 @@ type PullRequest struct {
 	Progress    progress.Reporter
 	// Logf prints user-facing progress messages (stderr).
 	Logf func(format string, args ...any)
+	// Check, when set, is called once the job and artifact are resolved and
+	// before anything is downloaded; a non-nil error aborts the pull and is
+	// returned unchanged (e.g. "image exists, use --force").
+	Check func(n names.Name, info PullInfo) error
 }
 
 // PullInfo is the metadata recorded in the catalog for a pull (no secrets).
