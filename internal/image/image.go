@@ -1,11 +1,15 @@
 // Package image detects Singularity/Apptainer image formats by content and
 // reads their metadata natively: SIF descriptors, inspect-metadata.json, the
 // squashfs /.singularity.d files, and legacy 2.x .simg images.
+//
+// The API is split over files: Detect in detect.go, Inspect in inspect.go,
+// Metrics, sections and the `apptainer inspect --json` rendering in
+// metadata.go. Signature verification lives in the verify subpackage so
+// that plain inspection stays small.
 package image
 
 import (
 	"errors"
-	"io"
 	"time"
 )
 
@@ -30,11 +34,6 @@ var ErrNotImage = errors.New("not a Singularity/Apptainer image")
 
 // ErrUnsupported is wrapped for images we recognise but cannot read (lz4/lzo squashfs, ext3, encrypted).
 var ErrUnsupported = errors.New("unsupported image content")
-
-// Detect sniffs the format from the first bytes of r. offset is where the
-// squashfs/ext3 payload starts (31 for a 2.x .simg). For non-images it returns
-// FormatUnknown and an error wrapping ErrNotImage that names what it looks like.
-func Detect(r io.ReaderAt, size int64) (f Format, offset int64, err error) { panic("unimplemented") }
 
 // AppAttributes are one SCIF app's sections.
 type AppAttributes struct {
@@ -95,10 +94,3 @@ type Info struct {
 	Attributes  *Attributes `json:"attributes,omitempty"` // nil when the content cannot be read (ext3, encrypted)
 	Warnings    []string    `json:"warnings,omitempty"`
 }
-
-// Inspect opens path read-only and reads its metadata only (never the whole file).
-func Inspect(path string) (*Info, error) { panic("unimplemented") }
-
-// Metrics returns the catalog metrics shape of sregistry-cli's inspect:
-// {"data":{"attributes":{"deffile":..,"labels":{..},"runscript":..,"environment":..,"help":..,"test":..}},"type":"container"}.
-func (i *Info) Metrics() map[string]any { panic("unimplemented") }
