@@ -78,14 +78,14 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"emu-fault":       cmdEmuFault,
-			"emu-no-token":    cmdEmuNoToken,
-			"emu-count":       cmdEmuCount,
-			"emu-reset":       func(ts *testscript.TestScript, neg bool, args []string) { emuOf(ts).ResetRequests() },
-			"sha256":          cmdSHA256,
-			"mode":            cmdMode,
-			"mklegacydb":      cmdMkLegacyDB,
-			"count-files":     cmdCountFiles,
+			"emu-fault":    cmdEmuFault,
+			"emu-no-token": cmdEmuNoToken,
+			"emu-count":    cmdEmuCount,
+			"emu-reset":    func(ts *testscript.TestScript, neg bool, args []string) { emuOf(ts).ResetRequests() },
+			"sha256":       cmdSHA256,
+			"mode":         cmdMode,
+			"mklegacydb":   cmdMkLegacyDB,
+			"count-files":  cmdCountFiles,
 		},
 	})
 }

@@ -6,6 +6,7 @@ package transfer
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sregistry/sregistry/internal/progress"
@@ -25,12 +26,10 @@ type ClientOptions struct {
 	IdleTimeout        time.Duration // max time without reading a byte (headers or body); default 60s
 	MaxRedirects       int           // default 10
 	UserAgent          string
+	// SensitiveHeaders are extra request headers dropped on a cross-host redirect,
+	// besides PRIVATE-TOKEN, JOB-TOKEN, DEPLOY-TOKEN, Authorization, Cookie and AuthHeader.
+	SensitiveHeaders []string
 }
-
-// NewClient returns an HTTP client that adds the credential only to requests
-// for AuthHost, strips credential headers, cookies and Referer on cross-host
-// redirects, refuses https->http redirects, and enforces the timeouts.
-func NewClient(o ClientOptions) *http.Client { panic("unimplemented") }
 
 // RetryPolicy controls retries of 5xx, 429 and dropped connections.
 type RetryPolicy struct {
@@ -59,22 +58,17 @@ type Remote struct {
 // Object is an opened remote object: its size and whether byte ranges work.
 // It remembers the final (e.g. signed object-storage) URL and re-resolves it
 // through Remote.URL when it has expired (401/403/400 from the storage host).
-type Object struct{}
+type Object struct {
+	d      *Downloader
+	remote Remote
+	size   int64
+	ranges bool
+	ctx    context.Context // Open's context, used by ReadAt
 
-// Open resolves r with a GET "Range: bytes=0-0" (closing the body at once) and
-// returns the object's size and range support. Errors are *HTTPError for HTTP
-// statuses (after retries for 5xx/429).
-func (d *Downloader) Open(ctx context.Context, r Remote) (*Object, error) { panic("unimplemented") }
-
-// Size is the object's total size in bytes (-1 if unknown).
-func (o *Object) Size() int64 { panic("unimplemented") }
-
-// RangeSupported reports whether the server answered 206 with a Content-Range.
-func (o *Object) RangeSupported() bool { panic("unimplemented") }
-
-// ReadAt reads len(p) bytes at off with ranged GETs (small reads are cached in
-// 64 KiB blocks), so archive/zip can read a remote central directory. It needs RangeSupported.
-func (o *Object) ReadAt(p []byte, off int64) (int, error) { panic("unimplemented") }
+	mu    sync.Mutex
+	final string     // current final URL (may be a signed URL: never log it whole)
+	cache blockCache // ReadAt blocks
+}
 
 // FetchOptions describes what to fetch and where.
 type FetchOptions struct {
@@ -90,6 +84,8 @@ type FetchOptions struct {
 	Progress    progress.Reporter
 	// ExpectedSize, when >= 0, must equal the fetched size.
 	ExpectedSize int64
+	// Name labels the transfer for Progress; default: the last element of the URL path.
+	Name string
 }
 
 // Result is a complete, fsynced file holding exactly the requested bytes.
@@ -111,18 +107,12 @@ func (r *Result) Release() {
 	}
 }
 
-// Fetch downloads the range of o into a file in opts.Dir, hashing as it writes,
-// retrying and resuming. On error (or ctx cancellation) no temp file is left
-// behind except a keyed partial file that a later Fetch resumes.
-func (d *Downloader) Fetch(ctx context.Context, o *Object, opts FetchOptions) (*Result, error) {
-	panic("unimplemented")
-}
-
 // HTTPError is a non-success HTTP answer.
 type HTTPError struct {
 	Status  int
 	URL     string // without query string
 	Message string // GitLab's "message"/"error" body field when JSON, else a short body excerpt
-}
 
-func (e *HTTPError) Error() string { panic("unimplemented") }
+	storage    bool          // answered by a redirect target (object storage), not the first host
+	retryAfter time.Duration // Retry-After / RateLimit-Reset of a 429/503, 0 if none
+}
