@@ -50,7 +50,11 @@ func runImages(ctx context.Context, f *Factory, opts *ImagesOptions) error {
 	}
 	var all []catalog.Container
 	for _, q := range queries {
-		rows, err := cat.List(ctx, q)
+		list := cat.ListBrief
+		if opts.JSON {
+			list = cat.List
+		}
+		rows, err := list(ctx, q)
 		if err != nil {
 			return err
 		}
