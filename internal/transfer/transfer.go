@@ -97,6 +97,7 @@ type Result struct {
 	Resumed     bool   // bytes from an earlier run were reused
 	Connections int    // connections actually used
 	release     func()
+	readBack    int64 // bytes hashed by reading the file back (tests, benchmarks)
 }
 
 // Release drops the resume lock (if any). Call it after renaming or removing Path.
