@@ -68,7 +68,7 @@ func runSearch(ctx context.Context, f *Factory, opts *SearchOptions) error {
 		f.Header(be.Name())
 		res, err := be.Search(ctx, backend.SearchQuery{Query: rest, Job: opts.Job, Ref: opts.Ref, Latest: opts.Latest, Limit: opts.Limit})
 		if err != nil {
-			return fmt.Errorf("search %s: %w", rest, err)
+			return err
 		}
 		if opts.JSON {
 			all = append(all, res...)
