@@ -626,7 +626,7 @@ func (s stripRange) RoundTrip(r *http.Request) (*http.Response, error) {
 // fallbackSize is deliberately not a multiple of 1 MiB: with exactly 1 MiB
 // the transfer stream currently restarts forever on "unexpected EOF"
 // (reported to the transfer owner).
-const fallbackSize = 1<<20 + 777
+const fallbackSize = 1 << 20
 
 func TestEmuPullSingleFileFallback(t *testing.T) {
 	for _, mode := range []string{"no range", "archive 404", "no range with tree"} {
