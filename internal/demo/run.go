@@ -40,7 +40,7 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	emu := gitlabemu.New(gitlabemu.Options{Dir: filepath.Join(work, "emulator"), TreeAPI: true})
+	emu := gitlabemu.New(gitlabemu.Options{Dir: filepath.Join(work, "emulator"), TreeAPI: true, StorageHost: "127.0.0.2"})
 	if err := emu.Start(); err != nil {
 		return fmt.Errorf("start GitLab emulator: %w", err)
 	}
