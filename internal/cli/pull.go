@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sregistry/sregistry/internal/backend"
 	"github.com/sregistry/sregistry/internal/catalog"
+	"github.com/sregistry/sregistry/internal/image"
 	"github.com/sregistry/sregistry/internal/names"
 	"github.com/sregistry/sregistry/internal/storage"
 )
@@ -179,10 +181,10 @@ func runPull(ctx context.Context, f *Factory, opts *PullOptions) error {
 	if res.Release != nil {
 		defer res.Release()
 	}
-	metrics, err := imageMetrics(f, res.Path, false)
+	metrics, err := pulledMetrics(f, res)
 	if err != nil {
 		os.Remove(res.Path)
-		return fmt.Errorf("downloaded artifact %s of job %d: %w", res.Info.ArtifactPath, res.Info.JobID, err)
+		return err
 	}
 	if store == nil {
 		p, err := outputPath(res.Name)
@@ -210,4 +212,26 @@ func runPull(ctx context.Context, f *Factory, opts *PullOptions) error {
 	printContainerLine(f, created, c.URI)
 	fmt.Fprintf(f.IO.Out, "Success! %s\n", c.Image)
 	return nil
+}
+
+// pulledMetrics reads the metadata of a downloaded file. A download that is
+// not an image (an HTML page, a zip, a JSON error body...) or is truncated is
+// refused: nothing is stored or cataloged.
+func pulledMetrics(f *Factory, res *backend.PullResult) (map[string]any, error) {
+	info, err := image.Inspect(res.Path)
+	if err != nil {
+		// The temp file's name means nothing to the user: name the artifact.
+		msg := strings.ReplaceAll(err.Error(), res.Path, res.Info.ArtifactPath)
+		msg = strings.TrimPrefix(msg, "inspect "+res.Info.ArtifactPath+": ")
+		if errors.Is(err, image.ErrNotImage) || errors.Is(err, image.ErrTruncated) {
+			return nil, withHint(fmt.Errorf("artifact %s of job %d: %s", res.Info.ArtifactPath, res.Info.JobID, msg),
+				"nothing was stored; check the job's artifacts (sregistry search shows them on GitLab 18.8+) or pass --artifact")
+		}
+		f.Warnf("could not read the metadata of %s: %s", res.Info.ArtifactPath, msg)
+		return nil, nil
+	}
+	for _, w := range info.Warnings {
+		f.Debugf("%s", w)
+	}
+	return info.Metrics(), nil
 }
