@@ -104,6 +104,30 @@ func (s *Server) authenticate(r *http.Request, allowJobToken bool) (caller, *api
 	return caller{token: tok, kind: kind}, nil
 }
 
+// access authenticates the request (job tokens only where allowJobToken),
+// refuses anonymous callers when needUser (GitLab's authenticate!), and finds
+// the project :id names when id != "". On failure it writes GitLab's error
+// answer and returns ok == false.
+func (s *Server) access(w http.ResponseWriter, r *http.Request, id string, allowJobToken, needUser bool) (caller, *projectRec, bool) {
+	c, aerr := s.authenticate(r, allowJobToken)
+	if aerr == nil && needUser && c.anonymous() {
+		aerr = &errUnauthorized
+	}
+	if aerr != nil {
+		aerr.write(w)
+		return c, nil, false
+	}
+	if id == "" {
+		return c, nil, true
+	}
+	p, aerr := s.findProject(id, c)
+	if aerr != nil {
+		aerr.write(w)
+		return c, nil, false
+	}
+	return c, p, true
+}
+
 // findProject resolves :id (numeric or URL-encoded full path) for the caller;
 // private projects are invisible to anonymous callers.
 func (s *Server) findProject(idSeg string, c caller) (*projectRec, *apiError) {
@@ -191,17 +215,8 @@ func (s *Server) route(seg []string) http.HandlerFunc {
 		// Everything under jobs.rb needs a user; job_artifacts.rb allows
 		// anonymous GETs on public projects and job tokens.
 		isJobs := len(rest) == 2
-		c, aerr := s.authenticate(r, !isJobs)
-		if aerr == nil && isJobs && c.anonymous() {
-			aerr = &errUnauthorized
-		}
-		if aerr != nil {
-			aerr.write(w)
-			return
-		}
-		p, aerr := s.findProject(id, c)
-		if aerr != nil {
-			aerr.write(w)
+		_, p, ok := s.access(w, r, id, !isJobs, isJobs)
+		if !ok {
 			return
 		}
 		jid, err := strconv.ParseInt(jobSeg, 10, 64)
@@ -243,14 +258,8 @@ func (s *Server) routeRef(id string, seg []string) http.HandlerFunc {
 		return nil
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, aerr := s.authenticate(r, true)
-		if aerr != nil {
-			aerr.write(w)
-			return
-		}
-		p, aerr := s.findProject(id, c)
-		if aerr != nil {
-			aerr.write(w)
+		_, p, ok := s.access(w, r, id, true, false)
+		if !ok {
 			return
 		}
 		name := r.URL.Query().Get("job")
@@ -312,24 +321,14 @@ func (s *Server) latestSuccessful(p *projectRec, ref, name string) *jobRec {
 }
 
 func (s *Server) handleVersion(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.authenticate(r, false)
-	if aerr == nil && c.anonymous() {
-		aerr = &errUnauthorized
-	}
-	if aerr != nil {
-		aerr.write(w)
+	if _, _, ok := s.access(w, r, "", false, true); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": "18.8.0-ee", "revision": "emulator", "enterprise": true})
 }
 
 func (s *Server) handleUser(w http.ResponseWriter, r *http.Request) {
-	c, aerr := s.authenticate(r, false)
-	if aerr == nil && c.anonymous() {
-		aerr = &errUnauthorized
-	}
-	if aerr != nil {
-		aerr.write(w)
+	if _, _, ok := s.access(w, r, "", false, true); !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.userJSON())
@@ -341,14 +340,8 @@ func (s *Server) userJSON() map[string]any {
 }
 
 func (s *Server) handleProject(w http.ResponseWriter, r *http.Request, id string) {
-	c, aerr := s.authenticate(r, false)
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
-	p, aerr := s.findProject(id, c)
-	if aerr != nil {
-		aerr.write(w)
+	_, p, ok := s.access(w, r, id, false, false)
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.projectJSON(p))

@@ -124,17 +124,8 @@ func decodeCursor(c string) (int64, bool) {
 
 // handleJobs answers GET /projects/:id/jobs.
 func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request, id string) {
-	c, aerr := s.authenticate(r, false)
-	if aerr == nil && c.anonymous() {
-		aerr = &errUnauthorized
-	}
-	if aerr != nil {
-		aerr.write(w)
-		return
-	}
-	p, aerr := s.findProject(id, c)
-	if aerr != nil {
-		aerr.write(w)
+	c, p, ok := s.access(w, r, id, false, true)
+	if !ok {
 		return
 	}
 	if s.rateLimited(w, c.token) {
