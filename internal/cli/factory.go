@@ -51,6 +51,9 @@ func (f *Factory) Config() (*config.Config, error) {
 		return nil, err
 	}
 	f.cfg = cfg
+	if mode, exposed := cfg.Secrets.Exposed(); exposed {
+		f.Warnf("%s holds a token and is readable by others (mode %04o); run: chmod 600 %s", cfg.Secrets.Path(), mode, cfg.Secrets.Path())
+	}
 	return cfg, nil
 }
 

@@ -384,3 +384,20 @@ func Redact(v string) string {
 	}
 	return "********" + v[len(v)-4:]
 }
+
+// Exposed reports whether the file on disk holds a credential and can be read
+// by other users (sregistry-cli wrote it with the umask, typically 0644).
+func (s *Secrets) Exposed() (os.FileMode, bool) {
+	st, err := os.Stat(s.path)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return 0, false
+	}
+	for _, b := range s.Backends() {
+		for _, k := range s.BackendKeys(b) {
+			if IsSecretName(k) {
+				return st.Mode().Perm(), true
+			}
+		}
+	}
+	return 0, false
+}
