@@ -9,6 +9,7 @@ import (
 
 	"github.com/sregistry/sregistry/internal/backend"
 	"github.com/sregistry/sregistry/internal/names"
+	"github.com/sregistry/sregistry/internal/progress"
 )
 
 // SearchOptions are the options of `sregistry search`.
@@ -112,7 +113,7 @@ func writeSearchTable(f *Factory, res []backend.SearchResult) {
 		if !r.FinishedAt.IsZero() {
 			finished = r.FinishedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
-		rows = append(rows, []string{fmt.Sprint(r.JobID), r.JobName, r.Ref, finished, humanBytes(r.ArtifactSize), imgs, r.PullRef, r.BrowseURL})
+		rows = append(rows, []string{fmt.Sprint(r.JobID), r.JobName, r.Ref, finished, progress.FormatBytes(r.ArtifactSize), imgs, r.PullRef, r.BrowseURL})
 	}
 	for i, row := range rows {
 		idx := fmt.Sprint(i + 1)
@@ -124,19 +125,4 @@ func writeSearchTable(f *Factory, res []backend.SearchResult) {
 	if !listed {
 		f.Infof("(image file names need GitLab 18.8+; pull tries <folder>/Singularity[.<tag>].sif, then .simg — or pass --artifact)")
 	}
-}
-
-// humanBytes renders a size with binary units and one decimal.
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	units := []string{"KiB", "MiB", "GiB", "TiB"}
-	u := -1
-	for v >= 1024 && u < len(units)-1 {
-		v /= 1024
-		u++
-	}
-	return fmt.Sprintf("%.1f %s", v, units[u])
 }

@@ -10,7 +10,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sregistry/sregistry/internal/backend"
 	"github.com/sregistry/sregistry/internal/names"
@@ -296,7 +295,7 @@ func (p *puller) fetchEntry(ctx context.Context, obj *transfer.Object, f *zip.Fi
 	switch f.Method {
 	case zip.Store:
 		fo.ExpectedSize = int64(f.UncompressedSize64)
-		p.logf("Downloading %s (%s) from job %d", artifact, humanSize(int64(f.UncompressedSize64)), p.job.id)
+		p.logf("Downloading %s (%s) from job %d", artifact, progress.FormatBytes(int64(f.UncompressedSize64)), p.job.id)
 		res, err := b.dl.Fetch(ctx, obj, fo)
 		if err != nil {
 			return nil, p.transferErr(err, "download "+artifact)
@@ -310,7 +309,7 @@ func (p *puller) fetchEntry(ctx context.Context, obj *transfer.Object, f *zip.Fi
 		return p.result(name, info, res.Path, res.Size, res.SHA256, res.Release), nil
 	case zip.Deflate:
 		fo.ExpectedSize = int64(f.CompressedSize64)
-		p.logf("Downloading %s (%s compressed, %s) from job %d", artifact, humanSize(int64(f.CompressedSize64)), humanSize(int64(f.UncompressedSize64)), p.job.id)
+		p.logf("Downloading %s (%s compressed, %s) from job %d", artifact, progress.FormatBytes(int64(f.CompressedSize64)), progress.FormatBytes(int64(f.UncompressedSize64)), p.job.id)
 		res, err := b.dl.Fetch(ctx, obj, fo)
 		if err != nil {
 			return nil, p.transferErr(err, "download "+artifact)
@@ -509,26 +508,5 @@ func (p *puller) reporter() progress.Reporter {
 	if p.req.Progress != nil {
 		return p.req.Progress
 	}
-	return nopReporter{}
-}
-
-type nopReporter struct{}
-
-func (nopReporter) Begin(string, int64, int64) {}
-func (nopReporter) Add(int64)                  {}
-func (nopReporter) Retry(error, time.Duration) {}
-func (nopReporter) End(error)                  {}
-
-// humanSize formats a byte count in binary units.
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	return progress.Discard()
 }
