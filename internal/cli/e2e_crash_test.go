@@ -118,7 +118,7 @@ func imageData(size int64, seed uint64) ([]byte, string) {
 	binary.LittleEndian.PutUint64(s[:], seed)
 	r := rand.NewChaCha8(s)
 	_, _ = r.Read(b[4096:])
-	binary.LittleEndian.PutUint16(b[1080:], 0xEF53)  // ext magic
+	binary.LittleEndian.PutUint16(b[1080:], 0xEF53)   // ext magic
 	binary.LittleEndian.PutUint32(b[1024+0x5C:], 0x4) // has_journal
 	sum := sha256.Sum256(b)
 	return b, hex.EncodeToString(sum[:])
