@@ -111,6 +111,9 @@ func (d *Downloader) Fetch(ctx context.Context, o *Object, opts FetchOptions) (*
 		rep.End(err)
 		return nil, err
 	}
+	if f.saver != nil {
+		f.saver.stop() // the file is complete and fsynced: no state to save
+	}
 	res.Path = dst.path
 	res.Resumed = f.restored > 0
 	res.readBack = f.readBack.Load()
@@ -323,7 +326,10 @@ func (f *fetcher) runRanged(ctx context.Context, conns int) (int, error) {
 	}
 	workers := min(conns, len(tasks))
 	bufSize := bufSizeFor(workers)
-	f.hashCh = make(chan hashMsg, 2*workers+1)
+	// Buffers in flight per worker (reading, being written, queued for the
+	// hasher): more of them smooth a single stream; the budget caps the total.
+	nbuf := min(max(bufBudget/(max(workers, 1)*bufSize), 2), 8)
+	f.hashCh = make(chan hashMsg, nbuf*workers+1)
 
 	gctx, cancel := context.WithCancel(ctx)
 	g := &group{cancel: cancel}
@@ -331,9 +337,10 @@ func (f *fetcher) runRanged(ctx context.Context, conns int) (int, error) {
 	var next atomic.Int64
 	for range workers {
 		g.spawn(func() error {
-			free := make(chan []byte, 2)
-			free <- make([]byte, bufSize)
-			free <- make([]byte, bufSize)
+			free := make(chan []byte, nbuf)
+			for range nbuf {
+				free <- make([]byte, bufSize)
+			}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(tasks) {

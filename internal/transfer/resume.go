@@ -193,15 +193,23 @@ func unlock(lock *os.File, lockPath string) {
 }
 
 // stateSaver records completed chunks: every few chunks (or seconds) it
-// fsyncs the data file and then rewrites the state listing them.
+// fsyncs the data file and then rewrites the state listing them. Saving runs
+// in its own goroutine so that a slow fsync never stalls a download stream;
+// the state only ever lists chunks completed before the fsync that covered
+// them started, so a crash at any point leaves a state that tells the truth.
 type stateSaver struct {
 	path string
 	file *os.File
 
 	mu       sync.Mutex
 	st       fetchState
-	pending  []int
+	pending  []int // completed chunks not yet in the state file, in completion order
 	lastSave time.Time
+	err      error // first background save error
+
+	saveMu sync.Mutex // serialises saves (background and final)
+	kick   chan struct{}
+	done   chan struct{}
 }
 
 const (
@@ -209,45 +217,98 @@ const (
 	saveEveryTime   = 5 * time.Second
 )
 
+// newStateSaver returns a saver with its background goroutine running; stop it.
 func newStateSaver(path string, file *os.File, st fetchState) *stateSaver {
-	return &stateSaver{path: path, file: file, st: st, lastSave: time.Now()}
+	s := &stateSaver{path: path, file: file, st: st, lastSave: time.Now(),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
+	go s.loop(s.kick)
+	return s
 }
 
-// complete notes chunk i as fully written and saves when enough accumulated.
+func (s *stateSaver) loop(kick <-chan struct{}) {
+	defer close(s.done)
+	for range kick {
+		if err := s.save(); err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// complete notes chunk i as fully written and asks for a save when enough
+// accumulated. It never blocks on the disk; it returns the error of an
+// earlier background save, if any.
 func (s *stateSaver) complete(i int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pending = append(s.pending, i)
-	if len(s.pending) < saveEveryChunks && time.Since(s.lastSave) < saveEveryTime {
-		return nil
+	due := len(s.pending) >= saveEveryChunks || time.Since(s.lastSave) >= saveEveryTime
+	if due && s.kick != nil {
+		select {
+		case s.kick <- struct{}{}:
+		default: // a save is already queued; it will include chunk i
+		}
 	}
-	return s.flushLocked()
+	return s.err
 }
 
-// flush saves all chunks noted so far.
+// flush stops the background saver and saves all chunks noted so far.
 func (s *stateSaver) flush() error {
+	s.stop()
+	if err := s.save(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.pending) == 0 {
-		return nil
-	}
-	return s.flushLocked()
+	return s.err
 }
 
-func (s *stateSaver) flushLocked() error {
+func (s *stateSaver) stop() {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		if s.kick != nil {
+			close(s.kick)
+			s.kick = nil
+		}
+	}
+	s.mu.Unlock()
+	<-s.done
+}
+
+// save fsyncs the data file, then records the chunks that were complete
+// before the fsync began.
+func (s *stateSaver) save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	n := len(s.pending)
+	batch := slices.Clone(s.pending)
+	s.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
 	if err := s.file.Sync(); err != nil {
 		return fmt.Errorf("sync partial file: %w", err)
 	}
+	s.mu.Lock()
 	st := s.st
-	st.Done = append(slices.Clone(s.st.Done), s.pending...)
+	s.mu.Unlock()
+	st.Done = append(slices.Clone(st.Done), batch...)
 	slices.Sort(st.Done)
 	st.Done = slices.Compact(st.Done)
 	if err := writeState(s.path, &st); err != nil {
 		return fmt.Errorf("save resume state: %w", err)
 	}
+	s.mu.Lock()
 	s.st = st
-	s.pending = s.pending[:0]
+	s.pending = slices.Delete(s.pending, 0, n) // appends since the snapshot stay pending
 	s.lastSave = time.Now()
+	s.mu.Unlock()
 	return nil
 }
 
