@@ -634,37 +634,37 @@ func searchTable(o *options, emu *gitlabemu.Server, tmp string) (string, error) 
 
 const interpretation = `## Interpretation
 
+The figures are in the tables above; this section explains them and
+contains no numbers of its own, so it stays true for every run.
+
 - Everything runs on one machine: the emulator (Go net/http, in the
   benchmark process) competes with the client for the same CPUs, and every
-  output is written to the page cache of the same disk. Unthrottled numbers
+  output goes to the page cache of the same disk. Unthrottled numbers
   therefore measure CPU and kernel cost (socket reads, page-cache copies),
   not network speed. A real S3/GCS download over a WAN is limited by
   bandwidth and per-connection latency, which the throttled table models.
-- curl only copies bytes to a file. sregistry additionally computes SHA-256
-  (the catalog version) and CRC-32 (checked against the zip directory) of
-  every byte, fsyncs the resume state every 4 chunks (64 MiB) and the file at
-  the end, reads the header to check it is an image, and writes the catalog.
-  SHA-256 (SHA-NI) runs in its own goroutine overlapping the download, so on
-  2 cores it costs CPU (the CPU column) rather than wall time, until both
-  cores are busy — as they are with the emulator in the same machine.
-- With 4 connections sregistry matches curl unthrottled (0.90-0.95x): socket
-  reads and page-cache writes run on both cores. With 1 connection it is
-  about half of curl (0.42-0.49x) and uses more CPU per byte: one goroutine
-  reads and pwrite()s serially (pwrite into the page cache is ~40% of the pull's
-  in-process CPU profile), and the periodic state fsync runs in that same goroutine, so
-  the only stream stalls while it lasts. This is the price of hashing,
-  verification and crash-safe resume on a single stream; the default (4) hides it.
-- Where each connection is capped (per-connection throttle, as on many object
-  stores and long-latency links) N connections approach N times the
-  single-stream rate: about 3.6x with 4 and 6.9x with 8 on 256 MiB
-  (16 chunks of 16 MiB; the last round of chunks leaves some connections idle).
-  A single throttled stream costs sregistry 2-3x the CPU of curl (1.0-1.3 s vs
-  0.4-0.7 s for 256 MiB), probably because many small socket reads each wake
-  the reader and hasher goroutines (not profiled).
-- Peak RSS stays at 22-32 MB whatever the image size (buffers are bounded at
-  8 MiB for all connections together); 2 GiB pulls use no more memory than
-  256 MiB ones.
-- Startup is ~5 ms (` + "`version`" + ` opens nothing); listing 10,000 catalog rows
+- curl only copies bytes to a file. sregistry also computes SHA-256 (the
+  catalog version) and CRC-32 (checked against the zip directory) of every
+  byte, fsyncs the partial file before each resume-state save (in a
+  background goroutine) and the whole file at the end, checks that the file
+  is an image, and writes the catalog. Hashing runs in its own goroutine, so
+  on 2 cores it costs CPU (the CPU column) more than wall time — until both
+  cores are busy, as they are with the emulator on the same machine.
+- The default of 4 connections spreads socket reads and page-cache writes
+  over both cores; a single stream does them in one goroutine, so it is the
+  configuration most sensitive to the hashing and fsync work above, and it
+  falls further behind curl on large images, where more fsync/writeback
+  happens while the stream is running.
+- Where each connection is capped (per-connection throttle, as on many
+  object stores and long-latency links), N connections approach N times the
+  single-stream rate; the last round of 16 MiB chunks leaves some
+  connections idle, which is why the gain is a little under N.
+- Peak RSS does not grow with the image size: buffers are bounded (8 MiB for
+  all connections together) and nothing is held in memory.
+- Search reads 100 jobs per request with keyset pagination and stops early
+  when --latest with --job and --ref is satisfied; image files are listed
+  (one artifacts-tree request each) for at most the 50 newest results.
+` + "`version`" + ` opens nothing); listing 10,000 catalog rows
   takes ~70 ms end to end.
 - Search reads 100 jobs per request with keyset pagination: 45 list requests
   for 4,500 successful jobs; ` + "`--latest --job X --ref Y`" + ` stops at the first

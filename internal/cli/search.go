@@ -94,10 +94,12 @@ func writeSearchTable(f *Factory, res []backend.SearchResult) {
 	w := f.IO.Out
 	fmt.Fprintln(w, "Artifact Browsers (you will need path and job id for pull)")
 	rows := [][]string{{"job_id", "job_name", "ref", "finished", "size", "images", "pull", "browser"}}
-	listed := false
+	listed, unlisted := false, 0
 	for _, r := range res {
 		imgs := "-"
-		if r.Images != nil {
+		if r.Images == nil {
+			unlisted++
+		} else {
 			listed = true
 			var parts []string
 			for _, im := range r.Images {
@@ -121,6 +123,9 @@ func writeSearchTable(f *Factory, res []backend.SearchResult) {
 			idx += " "
 		}
 		fmt.Fprintf(w, "%s %s\n", idx, strings.Join(row, "\t"))
+	}
+	if listed && unlisted > 0 {
+		f.Infof("(image files are listed for the %d newest jobs; narrow the search with --job, --ref, --latest or --limit)", len(res)-unlisted)
 	}
 	if !listed {
 		f.Infof("(image file names need GitLab 18.8+; pull tries <folder>/Singularity[.<tag>].sif, then .simg — or pass --artifact)")

@@ -115,6 +115,12 @@ func (b *Backend) searchResult(path string, id int64, name, ref string, finished
 	return r
 }
 
+// MaxImageListings caps the artifacts-tree lookups of one search (one
+// request each): only the newest results get their image files listed, the
+// rest keep Images nil. Filters (--job, --ref, --latest, --limit) narrow a
+// search to what matters.
+const MaxImageListings = 50
+
 // addImages fills Images from the artifacts tree API when the server has it
 // (probed once with the first result); otherwise Images stays nil.
 func (b *Backend) addImages(ctx context.Context, path string, results []backend.SearchResult) error {
@@ -150,7 +156,7 @@ func (b *Backend) addImages(ctx context.Context, path string, results []backend.
 			}
 		})
 	}
-	for i := 1; i < len(results) && ctx.Err() == nil; i++ {
+	for i := 1; i < min(len(results), MaxImageListings) && ctx.Err() == nil; i++ {
 		work <- i
 	}
 	close(work)

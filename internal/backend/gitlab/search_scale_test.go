@@ -129,7 +129,7 @@ func TestSearchScale5000Jobs(t *testing.T) {
 		// The first run also makes the emulator build every job's archive
 		// (it reports exact archive sizes); it is timed separately.
 		{name: "latest, cold emulator", q: backend.SearchQuery{Query: project, Latest: true}, wantList: pages, minRes: 16},
-		// Without --latest every result gets its own tree request (image list).
+		// Without --latest only the MaxImageListings newest results get a tree request.
 		{name: "all jobs", q: backend.SearchQuery{Query: project}, wantList: pages},
 		{name: "latest --ref dev", q: backend.SearchQuery{Query: project, Latest: true, Ref: "dev"}, wantList: pages, minRes: 3},
 		{name: "latest --job build --ref main", q: backend.SearchQuery{Query: project, Latest: true, Job: "build", Ref: "main"}, wantList: 1, minRes: 1},
@@ -149,6 +149,9 @@ func TestSearchScale5000Jobs(t *testing.T) {
 			tc.name, len(res), c.jobsLists, c.tree, c.other, d.Round(time.Millisecond))
 		if c.jobsLists != tc.wantList {
 			t.Errorf("%s: %d jobs-list requests, want %d", tc.name, c.jobsLists, tc.wantList)
+		}
+		if c.tree > MaxImageListings {
+			t.Errorf("%s: %d tree requests, want at most %d", tc.name, c.tree, MaxImageListings)
 		}
 		if c.jobsLists > 51 {
 			t.Errorf("%s: %d jobs-list requests for %d jobs: more than 51", tc.name, c.jobsLists, n)
