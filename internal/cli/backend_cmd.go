@@ -3,10 +3,12 @@ package cli
 import (
 	"bufio"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/sregistry/sregistry/internal/config"
 )
@@ -206,10 +208,9 @@ tokens out of your shell history. An existing value is kept unless --force.`,
 			}
 			name, value := settingName(backend, args[1]), args[2]
 			if value == "-" {
-				line, err := bufio.NewReader(f.IO.In).ReadString('\n')
-				value = strings.TrimSpace(line)
-				if value == "" {
-					return fmt.Errorf("no value on standard input for %s (%v)", name, err)
+				var err error
+				if value, err = readValue(f, name); err != nil {
+					return err
 				}
 			} else if config.IsSecretName(name) {
 				f.Warnf("%s given on the command line may be kept in your shell history; `sregistry backend add %s %s -` reads it from stdin", name, backend, strings.ToLower(args[1]))
@@ -270,4 +271,26 @@ func newBackendRmCmd(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// readValue reads a setting's value from standard input: without echo when
+// it is a terminal (tokens stay off the screen), else the first line.
+func readValue(f *Factory, name string) (string, error) {
+	if in, ok := f.IO.In.(*os.File); ok && f.IO.IsStdinTTY() {
+		fmt.Fprintf(f.IO.ErrOut, "%s: ", name)
+		b, err := term.ReadPassword(int(in.Fd()))
+		fmt.Fprintln(f.IO.ErrOut)
+		if err != nil {
+			return "", fmt.Errorf("read %s: %w", name, err)
+		}
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("no value entered for %s", name)
+	}
+	line, err := bufio.NewReader(f.IO.In).ReadString('\n')
+	if v := strings.TrimSpace(line); v != "" {
+		return v, nil
+	}
+	return "", fmt.Errorf("no value on standard input for %s (%v)", name, err)
 }

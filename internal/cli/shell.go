@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/sregistry/sregistry/internal/config"
 	"github.com/sregistry/sregistry/internal/names"
 )
 
@@ -105,12 +106,14 @@ func runShell(ctx context.Context, f *Factory, endpoint string) error {
 		if line == "exit" || line == "quit" {
 			break
 		}
-		addHistory(line)
 		args, err := splitWords(line)
 		if err != nil {
 			fmt.Fprintf(f.IO.ErrOut, "ERROR %v\n", err)
 			failures++
 			continue
+		}
+		if !holdsSecret(args) {
+			addHistory(line)
 		}
 		if len(args) > 0 && args[0] == "sregistry" {
 			args = args[1:]
@@ -209,4 +212,17 @@ func splitWords(s string) ([]string, error) {
 		words = append(words, cur.String())
 	}
 	return words, nil
+}
+
+// holdsSecret reports whether a command line carries a secret value inline
+// (`backend add gitlab token glpat-...`), which must not reach the history
+// file.
+func holdsSecret(args []string) bool {
+	if len(args) > 0 && args[0] == "sregistry" {
+		args = args[1:]
+	}
+	if len(args) >= 5 && args[0] == "backend" && args[1] == "add" && args[4] != "-" {
+		return config.IsSecretName(settingName(args[2], args[3]))
+	}
+	return false
 }

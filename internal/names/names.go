@@ -83,10 +83,15 @@ func Parse(s string) (Name, error) {
 	switch {
 	case len(segs) == 1:
 		n.Collection = DefaultCollection
-	case looksLikeRegistry(segs[0]) && len(segs) == 2:
+	case len(segs) == 2 && (strings.Contains(segs[0], ":") || segs[0] == "localhost"):
+		// "localhost:5000/foo" is a registry and an image (sregistry-cli's
+		// vector). A dotted first segment is not taken for a host here:
+		// "my.group/proj" is a GitLab project (dots are common in group
+		// paths), and reading it as a registry would rename it
+		// "my.group/library/proj".
 		n.Registry = segs[0]
 		n.Collection = DefaultCollection
-	case looksLikeRegistry(segs[0]):
+	case len(segs) > 2 && looksLikeRegistry(segs[0]):
 		n.Registry = segs[0]
 		n.Collection = strings.ToLower(strings.Join(segs[1:last], "/"))
 	default:
