@@ -14,6 +14,9 @@ type Config struct {
 	Setting       func(name string) string
 	HTTPSNoVerify bool
 	Debugf        func(format string, args ...any)
+	// Infof prints a user-facing message (stderr, silenced by --quiet), e.g.
+	// that GitLab is rate-limiting and the request will be retried; nil = none.
+	Infof func(format string, args ...any)
 	Now           func() time.Time
 }
 

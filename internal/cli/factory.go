@@ -125,6 +125,7 @@ func (f *Factory) Backend(scheme string) (backend.Backend, error) {
 		Setting:       func(n string) string { return cfg.Setting(name, n) },
 		HTTPSNoVerify: cfg.HTTPSNoVerify,
 		Debugf:        f.Debugf,
+		Infof:         f.Infof,
 		Now:           f.Now,
 	})
 }

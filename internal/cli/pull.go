@@ -65,8 +65,8 @@ func newPullCmd(f *Factory) *cobra.Command {
 		Args: exactArgs(1, "one image string"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Image = args[0]
-			if opts.Connections < 0 {
-				return flagErrorf("--connections must be >= 1")
+			if opts.Connections < 0 || opts.Connections > 64 {
+				return flagErrorf("--connections must be between 1 and 64 (got %d)", opts.Connections)
 			}
 			return runPull(cmd.Context(), f, opts)
 		},

@@ -61,7 +61,12 @@ func NewClient(o ClientOptions) *http.Client {
 	base.TLSHandshakeTimeout = o.ConnectTimeout
 	base.ResponseHeaderTimeout = o.IdleTimeout
 	base.TLSClientConfig = &tls.Config{InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // user opt-in (SREGISTRY_HTTPS_NOVERIFY)
-	base.ForceAttemptHTTP2 = true
+	// HTTP/1.1 only: Go's HTTP/2 transport would multiplex the parallel
+	// ranged requests to one object-storage host over a single TCP
+	// connection, and per-connection limits (the reason for parallel ranges)
+	// would then apply to all of them together.
+	base.ForceAttemptHTTP2 = false
+	base.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 
 	sensitive := make([]string, 0, len(credentialHeaders)+len(o.SensitiveHeaders)+1)
 	sensitive = append(sensitive, credentialHeaders...)

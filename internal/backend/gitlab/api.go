@@ -177,6 +177,10 @@ func (b *Backend) apiCall(ctx context.Context, what string, call func(...gl.Requ
 		}
 		wait := b.backoff(attempt, h)
 		b.cfg.Debugf("gitlab: %s: %s; retry %d/%d in %s", what, describeStatus(status), attempt, attempts-1, wait)
+		if wait >= time.Second && b.cfg.Infof != nil {
+			// Long waits (Retry-After on a 429) must not look like a hang.
+			b.cfg.Infof("GitLab answered %s to %s; retrying in %s (%d/%d)", describeStatus(status), what, wait.Round(time.Second), attempt, attempts-1)
+		}
 		if serr := b.sleep(ctx, wait); serr != nil {
 			return resp, serr
 		}
@@ -245,6 +249,10 @@ func (b *Backend) statusErr(status int, body []byte, notFound string, err error)
 		msg = notFound
 	case http.StatusTooManyRequests:
 		msg = "GitLab is rate-limiting requests (429 Too Many Requests) and retries did not help: wait a minute and try again"
+	case http.StatusOK:
+		// A 200 that is not API JSON: a sign-in page, a proxy's page, or a
+		// base URL that is not the GitLab root.
+		msg = fmt.Sprintf("the answer from %s is not GitLab API JSON (HTTP 200): check that %s is the GitLab root URL (e.g. https://gitlab.example.org) and not a page behind a sign-in or proxy", b.baseStr, SettingBase)
 	default:
 		msg = fmt.Sprintf("GitLab answered HTTP %d%s: try again later or check %s", status, suffix(gb.text()), b.baseStr)
 	}
@@ -486,6 +494,10 @@ func (b *Backend) getJSON(ctx context.Context, what, u string, v any) (http.Head
 		}
 		wait := b.backoff(attempt, h)
 		b.cfg.Debugf("gitlab: %s: %s; retry %d/%d in %s", what, describeStatus(status), attempt, attempts-1, wait)
+		if wait >= time.Second && b.cfg.Infof != nil {
+			// Long waits (Retry-After on a 429) must not look like a hang.
+			b.cfg.Infof("GitLab answered %s to %s; retrying in %s (%d/%d)", describeStatus(status), what, wait.Round(time.Second), attempt, attempts-1)
+		}
 		if serr := b.sleep(ctx, wait); serr != nil {
 			return nil, serr
 		}

@@ -77,6 +77,20 @@ func chooseArtifact(available []string, explicit string, candidates []string, fo
 			return choice{Path: c}, true
 		}
 	}
+	// Tags are lower-cased (as sregistry-cli did) but file names keep their
+	// case: "dev" must still find Singularity.Dev.sif. An exact match wins;
+	// a case-insensitive one is taken only when it is unambiguous.
+	for _, c := range candidates {
+		var found []string
+		for _, a := range available {
+			if a = normArtifactPath(a); strings.EqualFold(a, c) {
+				found = append(found, a)
+			}
+		}
+		if len(found) == 1 {
+			return choice{Path: found[0]}, true
+		}
+	}
 	if !latest {
 		return choice{}, false
 	}
@@ -148,8 +162,10 @@ type inflated struct {
 }
 
 // inflate decompresses the raw DEFLATE stream in src into a new temp file in
-// dir, computing size, sha256 and CRC-32 in one pass. On error nothing is left.
-func inflate(src, dir string) (_ *inflated, err error) {
+// dir, computing size, sha256 and CRC-32 in one pass. It stops at limit bytes
+// (the size the zip directory declares), so a crafted entry cannot fill the
+// disk. On error nothing is left.
+func inflate(src, dir string, limit int64) (_ *inflated, err error) {
 	in, err := os.Open(src)
 	if err != nil {
 		return nil, err
@@ -168,9 +184,12 @@ func inflate(src, dir string) (_ *inflated, err error) {
 	sh, crc := sha256.New(), crc32.NewIEEE()
 	fr := flate.NewReader(in)
 	defer fr.Close()
-	n, err := io.Copy(io.MultiWriter(out, sh, crc), fr)
+	n, err := io.Copy(io.MultiWriter(out, sh, crc), io.LimitReader(fr, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("decompress %s: %w", path.Base(src), err)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("decompress %s: the entry inflates to more than the %d bytes the archive declares", path.Base(src), limit)
 	}
 	if err = out.Sync(); err != nil {
 		return nil, fmt.Errorf("write %s: %w", out.Name(), err)

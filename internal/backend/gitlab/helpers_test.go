@@ -36,6 +36,9 @@ func TestChooseArtifact(t *testing.T) {
 		{"only image in folder for latest", []string{"build/my-image.sif", "other/x.sif"}, "", latest, true, choice{Path: "build/my-image.sif", Only: true}, true},
 		{"two images in folder: ambiguous", []string{"build/a.sif", "build/b.sif"}, "", latest, true, choice{}, false},
 		{"nothing", nil, "", latest, true, choice{}, false},
+		{"tag matches a mixed-case file", []string{"build/Singularity.Dev.sif"}, "", dev, false, choice{Path: "build/Singularity.Dev.sif"}, true},
+		{"exact case wins", []string{"build/Singularity.Dev.sif", "build/Singularity.dev.sif"}, "", dev, false, choice{Path: "build/Singularity.dev.sif"}, true},
+		{"ambiguous case-insensitive match", []string{"build/Singularity.Dev.sif", "build/Singularity.DEV.sif"}, "", dev, false, choice{}, false},
 		{"explicit present", []string{"out/x.sif"}, "out/x.sif", latest, true, choice{Path: "out/x.sif"}, true},
 		{"explicit with leading slash", []string{"out/x.sif"}, "/out/x.sif", latest, true, choice{Path: "out/x.sif"}, true},
 		{"explicit absent", []string{"build/Singularity.sif"}, "out/x.sif", latest, true, choice{Path: "out/x.sif"}, false},
@@ -195,9 +198,17 @@ func TestInflate(t *testing.T) {
 	if err := os.WriteFile(src, buf.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := inflate(src, dir)
+	got, err := inflate(src, dir, int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// More data than declared is refused, and leaves nothing behind.
+	before, _ := os.ReadDir(dir)
+	if _, err := inflate(src, dir, int64(len(data))-1); err == nil {
+		t.Fatal("inflate beyond the declared size succeeded")
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Fatalf("inflate left files: %v -> %v", before, after)
 	}
 	sum := sha256.Sum256(data)
 	if got.Size != int64(len(data)) || got.SHA256 != hex.EncodeToString(sum[:]) || got.CRC32 != crc32.ChecksumIEEE(data) {
@@ -207,8 +218,8 @@ func TestInflate(t *testing.T) {
 	if err := os.WriteFile(src, []byte("not deflate at all \xff\xff\xff"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	before, _ := os.ReadDir(dir)
-	if _, err := inflate(src, dir); err == nil {
+	before, _ = os.ReadDir(dir)
+	if _, err := inflate(src, dir, 1<<20); err == nil {
 		t.Fatal("inflate of garbage succeeded")
 	}
 	after, _ := os.ReadDir(dir)

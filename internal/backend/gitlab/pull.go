@@ -314,7 +314,7 @@ func (p *puller) fetchEntry(ctx context.Context, obj *transfer.Object, f *zip.Fi
 		if err != nil {
 			return nil, p.transferErr(err, "download "+artifact)
 		}
-		inf, ierr := inflate(res.Path, dir)
+		inf, ierr := inflate(res.Path, dir, int64(f.UncompressedSize64))
 		os.Remove(res.Path)
 		res.Release()
 		if ierr != nil {
