@@ -17,7 +17,7 @@ type Config struct {
 	// Infof prints a user-facing message (stderr, silenced by --quiet), e.g.
 	// that GitLab is rate-limiting and the request will be retried; nil = none.
 	Infof func(format string, args ...any)
-	Now           func() time.Time
+	Now   func() time.Time
 }
 
 // Factory builds a backend.
