@@ -366,7 +366,9 @@ func (c *Catalog) ImageRefs(ctx context.Context, path string) (int, error) {
 // table's unique key: re-adding from another client updates the row (when
 // several rows differ only by client, the one with ct.Client is preferred).
 // uri is overwritten too (it is computed from the columns when empty). An
-// update keeps created_at; a zero ct.CreatedAt means now. The pull row is
+// update sets created_at like an insert (a zero ct.CreatedAt means now): a
+// version stored again — a rollback, a forced re-pull — becomes the newest
+// of its tag, which is what Get returns. The pull row is
 // replaced only when ct.Pull is not nil. An empty Image or URL keeps the old value.
 func (c *Catalog) Upsert(ctx context.Context, ct Container) (Container, bool, error) {
 	if ct.Collection == "" || ct.Name == "" || ct.Tag == "" {
@@ -416,9 +418,9 @@ func (c *Catalog) Upsert(ctx context.Context, ct Container) (Container, bool, er
 			return err
 		default:
 			isNew = false
-			_, err := tx.ExecContext(ctx, `UPDATE container SET metrics = ?, url = COALESCE(?, url), uri = ?,
+			_, err := tx.ExecContext(ctx, `UPDATE container SET created_at = ?, metrics = ?, url = COALESCE(?, url), uri = ?,
 				client = ?, image = COALESCE(?, image) WHERE id = ?`,
-				mergeMetrics(oldMetrics.String, newMetrics), nullable(ct.URL), ct.uri(), ct.Client, nullable(ct.Image), id)
+				created.UTC().Format(TimeLayout), mergeMetrics(oldMetrics.String, newMetrics), nullable(ct.URL), ct.uri(), ct.Client, nullable(ct.Image), id)
 			if err != nil {
 				return fmt.Errorf("update row %d: %w", id, err)
 			}

@@ -195,8 +195,13 @@ func TestPythonCatalogInPlace(t *testing.T) {
 	if m["type"] != "container" || m["version"] != shaOld || m["size"] != float64(42) {
 		t.Errorf("merged metrics = %s", up.Metrics)
 	}
-	if !up.CreatedAt.Equal(first.CreatedAt) {
-		t.Errorf("update changed created_at to %v", up.CreatedAt)
+	// Storing a version again makes it the newest of its tag (a rollback
+	// or a forced re-pull): created_at moves, and Get returns it.
+	if !up.CreatedAt.After(first.CreatedAt) {
+		t.Errorf("update kept created_at %v; the re-stored version must become the newest", up.CreatedAt)
+	}
+	if newest, err := c.Get(ctx, Query{Collection: "122059246,singularityhub", Name: "gitlab-ci", Tag: "latest"}); err != nil || newest.ID != 1 {
+		t.Errorf("Get newest after re-storing row 1 = %+v, %v", newest, err)
 	}
 	byJob, err := c.Get(ctx, Query{JobID: 122059246})
 	if err != nil || byJob.ID != 1 {
