@@ -24,7 +24,8 @@ SREGISTRY_CLIENT_SECRETS), then defaults:
   SREGISTRY_DATABASE        folder of the catalog sregistry.db (default ~/.singularity)
   SREGISTRY_STORAGE         image storage root (default ~/.singularity/shub)
   SREGISTRY_DISABLE         no catalog or storage (pull writes to the current folder)
-  SREGISTRY_TMPDIR          temporary files for --no-cache pulls
+  SREGISTRY_TMPDIR          accepted for compatibility; unused (downloads are written
+                            beside their destination so the final rename is atomic)
   SREGISTRY_HTTPS_NOVERIFY  skip TLS verification (testing only)
 
 Exit status: 0 success, 1 error (one "ERROR ..." line on stderr), 2 usage error.`

@@ -41,7 +41,7 @@ type Config struct {
 	DatabaseDir   string // SREGISTRY_DATABASE (a folder), default ~/.singularity
 	Storage       string // SREGISTRY_STORAGE, default ~/.singularity/shub
 	Disable       bool   // SREGISTRY_DISABLE or SINGULARITY_DISABLE_CACHE: no catalog, no storage
-	TmpDir        string // SREGISTRY_TMPDIR, default os.TempDir()
+	TmpDir        string // SREGISTRY_TMPDIR, default os.TempDir(); read for compatibility, downloads use their destination folder
 	HTTPSNoVerify bool   // SREGISTRY_HTTPS_NOVERIFY
 }
 

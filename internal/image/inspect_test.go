@@ -300,7 +300,7 @@ func TestSymlinks(t *testing.T) {
 func TestInspectExt3(t *testing.T) {
 	mkfs, err := exec.LookPath("mkfs.ext3")
 	if err != nil {
-		t.Skip("mkfs.ext3 (e2fsprogs) is not installed")
+		skipOrFail(t, "mkfs.ext3 (e2fsprogs) is not installed")
 	}
 	root := makeRootfs(t, rootOpts{})
 	dir := t.TempDir()
