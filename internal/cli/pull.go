@@ -15,6 +15,7 @@ import (
 	"github.com/sregistry/sregistry/internal/image"
 	"github.com/sregistry/sregistry/internal/names"
 	"github.com/sregistry/sregistry/internal/storage"
+	"github.com/sregistry/sregistry/internal/transfer"
 )
 
 // PullOptions are the options of `sregistry pull`.
@@ -141,14 +142,28 @@ func runPull(ctx context.Context, f *Factory, opts *PullOptions) error {
 		Progress:    f.Progress(),
 		Logf:        f.Infof,
 		Dir: func(n names.Name) (string, error) {
+			var dir string
 			if store != nil {
-				return store.Dir(catName(n))
+				d, err := store.Dir(catName(n))
+				if err != nil {
+					return "", err
+				}
+				dir = d
+			} else {
+				p, err := outputPath(n)
+				if err != nil {
+					return "", err
+				}
+				dir = filepath.Dir(p)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					return "", err
+				}
 			}
-			p, err := outputPath(n)
-			if err != nil {
-				return "", err
+			// Housekeeping: what killed pulls left behind long ago.
+			for _, p := range transfer.SweepStale(dir, f.Now()) {
+				f.Debugf("removed stale %s", p)
 			}
-			return filepath.Dir(p), os.MkdirAll(filepath.Dir(p), 0o755)
+			return dir, nil
 		},
 		Check: func(n names.Name, info backend.PullInfo) error {
 			if opts.Force {
