@@ -113,7 +113,11 @@ func runPull(ctx context.Context, f *Factory, opts *PullOptions) error {
 	// outputPath is where an uncataloged pull lands.
 	outputPath := func(n names.Name) (string, error) {
 		if opts.Name != "" {
-			return filepath.Abs(opts.Name)
+			p, err := filepath.Abs(opts.Name)
+			if st, serr := os.Stat(p); err == nil && serr == nil && st.IsDir() {
+				p = filepath.Join(p, n.Image+":"+n.Tag+".sif") // --name <folder>
+			}
+			return p, err
 		}
 		if cfg.Disable {
 			return filepath.Abs(n.Image + ":" + n.Tag + ".sif")
@@ -210,6 +214,9 @@ func runPull(ctx context.Context, f *Factory, opts *PullOptions) error {
 		if err := os.Rename(res.Path, p); err != nil {
 			os.Remove(res.Path)
 			return fmt.Errorf("place %s: %w", p, err)
+		}
+		if opts.JSON {
+			return writeJSON(f.IO.Out, map[string]any{"image": p, "size": res.Size, "sha256": res.SHA256, "pull": res.Info}, "    ")
 		}
 		fmt.Fprintf(f.IO.Out, "Success! %s\n", p)
 		return nil

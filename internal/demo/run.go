@@ -40,9 +40,14 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		defer os.RemoveAll(work)
 	}
+	// Object storage on another loopback address, like S3 behind GitLab;
+	// where only 127.0.0.1 exists (macOS), another port is another host too.
 	emu := gitlabemu.New(gitlabemu.Options{Dir: filepath.Join(work, "emulator"), TreeAPI: true, StorageHost: "127.0.0.2"})
 	if err := emu.Start(); err != nil {
-		return fmt.Errorf("start GitLab emulator: %w", err)
+		emu = gitlabemu.New(gitlabemu.Options{Dir: filepath.Join(work, "emulator"), TreeAPI: true})
+		if err := emu.Start(); err != nil {
+			return fmt.Errorf("start GitLab emulator: %w", err)
+		}
 	}
 	defer emu.Close()
 	fx, err := Populate(emu, o.SIF, work)
