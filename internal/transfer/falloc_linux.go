@@ -22,11 +22,3 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return f.Truncate(size)
 }
-
-// startWriteback asks the kernel to begin writing [off, off+n) of f to disk
-// without waiting, so the fsync before the final rename finds little left
-// to do. Errors are ignored: the fsync that follows is what guarantees
-// durability.
-func startWriteback(f *os.File, off, n int64) {
-	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
-}

@@ -170,9 +170,6 @@ type fetcher struct {
 	dst   *dest
 	file  *os.File
 	saver *stateSaver // nil unless keyed and ranged
-	// writeback receives completed chunk indexes (ranged mode) to start
-	// their writeback early; nil when not running.
-	writeback chan int
 
 	off, length int64 // the object's bytes [off, off+length) go to file offsets [0, length)
 	chunkSize   int64
@@ -235,9 +232,7 @@ func (f *fetcher) run(ctx context.Context, ranged bool, conns int) (*Result, err
 				return nil, permanent(fmt.Errorf("preallocate %d bytes: %w", f.length, err))
 			}
 		}
-		stop := f.startWriter()
 		used, err := f.runRanged(ctx, conns)
-		stop()
 		if err != nil {
 			return nil, err
 		}
@@ -479,36 +474,12 @@ func (f *fetcher) record(ctx context.Context, ci int, pos int64, data []byte, fr
 	} else {
 		free <- data[:cap(data)]
 	}
-	if complete && f.writeback != nil {
-		select {
-		case f.writeback <- ci:
-		default: // the writer is busy; the final fsync covers this chunk
-		}
-	}
 	if complete && f.saver != nil {
 		if err := f.saver.complete(ci); err != nil {
 			return permanent(err)
 		}
 	}
 	return nil
-}
-
-// startWriter starts the goroutine that asks the kernel to write completed
-// chunks to disk while the download goes on; the returned func stops it.
-func (f *fetcher) startWriter() (stop func()) {
-	f.writeback = make(chan int, len(f.chunks))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ci := range f.writeback {
-			c := f.chunks[ci] // start/end never change
-			startWriteback(f.file, c.start, c.end-c.start)
-		}
-	}()
-	return func() {
-		close(f.writeback)
-		<-done
-	}
 }
 
 // hashRanged hashes the file's bytes in order: from messages for bytes
