@@ -10,7 +10,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"flag"
@@ -28,9 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	_ "modernc.org/sqlite"
-
-	"github.com/sregistry/sregistry/internal/catalog"
+	"github.com/sregistry/sregistry/internal/catalog/catalogtest"
 	"github.com/sregistry/sregistry/internal/gitlabemu"
 )
 
@@ -466,51 +463,13 @@ func human(n int64) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-// makeBigCatalog creates a catalog of n containers in 100 collections (as
-// internal/cli/images_bench_test.go does).
+// makeBigCatalog creates HOME's catalog with n containers.
 func makeBigCatalog(home string, n int) error {
 	dir := filepath.Join(home, ".singularity")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	dbPath := filepath.Join(dir, "sregistry.db")
-	cat, err := catalog.Open(context.Background(), dbPath)
-	if err != nil {
-		return err
-	}
-	cat.Close()
-	db, err := sql.Open("sqlite", dbPath)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for c := 1; c <= 100; c++ {
-		if _, err := tx.Exec(`INSERT INTO collection (id, name, token, created_at) VALUES (?, ?, 'tok', '2026-11-24 10:00:00')`, c, fmt.Sprintf("group%d/sub", c)); err != nil {
-			return err
-		}
-	}
-	stmt, err := tx.Prepare(`INSERT INTO container (created_at, metrics, name, tag, image, url, uri, client, version, collection_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'gitlab', ?, ?)`)
-	if err != nil {
-		return err
-	}
-	metrics := `{"type": "container", "data": {"attributes": {"labels": {"org.label-schema.build-arch": "amd64"}}}}`
-	for i := 0; i < n; i++ {
-		c := i%100 + 1
-		name, tag := fmt.Sprintf("proj%d", i/100), fmt.Sprintf("v%d", i%7)
-		ver := fmt.Sprintf("%064x", i)
-		coll := fmt.Sprintf("group%d/sub", c)
-		uri := fmt.Sprintf("%s/%s:%s@%s", coll, name, tag, ver)
-		img := fmt.Sprintf("/data/shub/%s/%s/%s@%s.sif", coll, name, tag, ver)
-		if _, err := stmt.Exec("2026-11-24 10:00:00.000000", metrics, name, tag, img, coll+"/"+name, uri, ver, c); err != nil {
-			return err
-		}
-	}
-	return tx.Commit()
+	return catalogtest.Fill(context.Background(), filepath.Join(dir, "sregistry.db"), n)
 }
 
 // startupTable times `sregistry version` and `sregistry images` over a big catalog.

@@ -2,67 +2,25 @@ package cli
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
-	"github.com/sregistry/sregistry/internal/catalog"
+	"github.com/sregistry/sregistry/internal/catalog/catalogtest"
 	"github.com/sregistry/sregistry/internal/config"
 	"github.com/sregistry/sregistry/internal/iostreams"
 )
 
-// makeBigCatalog creates a catalog of n containers in 100 collections, in one
-// transaction (as fast as SQLite allows), after letting catalog.Open create
-// the schema and migrations.
+// makeBigCatalog creates HOME's catalog with n containers.
 func makeBigCatalog(tb testing.TB, home string, n int) {
 	tb.Helper()
 	dir := filepath.Join(home, ".singularity")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		tb.Fatal(err)
 	}
-	dbPath := filepath.Join(dir, "sregistry.db")
-	cat, err := catalog.Open(context.Background(), dbPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cat.Close()
-	db, err := sql.Open("sqlite", dbPath)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	tx, err := db.Begin()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for c := 1; c <= 100; c++ {
-		if _, err := tx.Exec(`INSERT INTO collection (id, name, token, created_at) VALUES (?, ?, 'tok', '2026-11-24 10:00:00')`, c, fmt.Sprintf("group%d/sub", c)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	stmt, err := tx.Prepare(`INSERT INTO container (created_at, metrics, name, tag, image, url, uri, client, version, collection_id) VALUES (?, ?, ?, ?, ?, ?, ?, 'gitlab', ?, ?)`)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	metrics := `{"type": "container", "data": {"attributes": {"labels": {"org.label-schema.build-arch": "amd64"}}}}`
-	for i := 0; i < n; i++ {
-		c := i%100 + 1
-		name, tag := fmt.Sprintf("proj%d", i/100), fmt.Sprintf("v%d", i%7)
-		ver := fmt.Sprintf("%064x", i)
-		coll := fmt.Sprintf("group%d/sub", c)
-		uri := fmt.Sprintf("%s/%s:%s@%s", coll, name, tag, ver)
-		img := fmt.Sprintf("/data/shub/%s/%s/%s@%s.sif", coll, name, tag, ver)
-		if _, err := stmt.Exec("2026-11-24 10:00:00.000000", metrics, name, tag, img, coll+"/"+name, uri, ver, c); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
+	if err := catalogtest.Fill(context.Background(), filepath.Join(dir, "sregistry.db"), n); err != nil {
 		tb.Fatal(err)
 	}
 }

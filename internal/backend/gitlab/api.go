@@ -158,31 +158,42 @@ func retryable(status int) bool {
 // apiCall runs a client-go call with bounded retries. All calls are GETs,
 // so retrying transport errors is safe.
 func (b *Backend) apiCall(ctx context.Context, what string, call func(...gl.RequestOptionFunc) (*gl.Response, error)) (*gl.Response, error) {
+	var resp *gl.Response
+	err := b.withRetries(ctx, what, func() (int, http.Header, error) {
+		var err error
+		resp, err = call(gl.WithContext(ctx))
+		if resp != nil && resp.Response != nil {
+			return resp.StatusCode, resp.Header, err
+		}
+		return 0, nil, err
+	})
+	return resp, err
+}
+
+// withRetries runs once until it succeeds, fails for good, or the attempts
+// run out. 5xx, 429 and failed connections (status 0) are retried after
+// b.backoff (which honours Retry-After); long waits are announced so that a
+// rate-limited request does not look like a hang.
+func (b *Backend) withRetries(ctx context.Context, what string, once func() (status int, h http.Header, err error)) error {
 	attempts, _, _ := b.retryPolicy()
 	for attempt := 1; ; attempt++ {
-		resp, err := call(gl.WithContext(ctx))
+		status, h, err := once()
 		if err == nil {
-			return resp, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return resp, ctx.Err()
-		}
-		status := 0
-		var h http.Header
-		if resp != nil && resp.Response != nil {
-			status, h = resp.StatusCode, resp.Header
+			return ctx.Err()
 		}
 		if !retryable(status) || attempt >= attempts {
-			return resp, err
+			return err
 		}
 		wait := b.backoff(attempt, h)
 		b.cfg.Debugf("gitlab: %s: %s; retry %d/%d in %s", what, describeStatus(status), attempt, attempts-1, wait)
 		if wait >= time.Second && b.cfg.Infof != nil {
-			// Long waits (Retry-After on a 429) must not look like a hang.
 			b.cfg.Infof("GitLab answered %s to %s; retrying in %s (%d/%d)", describeStatus(status), what, wait.Round(time.Second), attempt, attempts-1)
 		}
-		if serr := b.sleep(ctx, wait); serr != nil {
-			return resp, serr
+		if err := b.sleep(ctx, wait); err != nil {
+			return err
 		}
 	}
 }
@@ -480,28 +491,17 @@ func (e *httpStatusError) Error() string {
 // transport for the GitLab host only), retrying like apiCall, and decodes
 // the JSON answer into v. Non-2xx answers are *httpStatusError.
 func (b *Backend) getJSON(ctx context.Context, what, u string, v any) (http.Header, error) {
-	attempts, _, _ := b.retryPolicy()
-	for attempt := 1; ; attempt++ {
-		h, status, err := b.getJSONOnce(ctx, u, v)
-		if err == nil {
-			return h, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if !retryable(status) || attempt >= attempts {
-			return h, err
-		}
-		wait := b.backoff(attempt, h)
-		b.cfg.Debugf("gitlab: %s: %s; retry %d/%d in %s", what, describeStatus(status), attempt, attempts-1, wait)
-		if wait >= time.Second && b.cfg.Infof != nil {
-			// Long waits (Retry-After on a 429) must not look like a hang.
-			b.cfg.Infof("GitLab answered %s to %s; retrying in %s (%d/%d)", describeStatus(status), what, wait.Round(time.Second), attempt, attempts-1)
-		}
-		if serr := b.sleep(ctx, wait); serr != nil {
-			return nil, serr
-		}
+	var h http.Header
+	err := b.withRetries(ctx, what, func() (int, http.Header, error) {
+		var status int
+		var err error
+		h, status, err = b.getJSONOnce(ctx, u, v)
+		return status, h, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return h, nil
 }
 
 func (b *Backend) getJSONOnce(ctx context.Context, u string, v any) (http.Header, int, error) {
