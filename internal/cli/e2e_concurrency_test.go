@@ -70,7 +70,7 @@ func checkSingleImage(t *testing.T, home, final, sum string) {
 	if len(finals) != 1 || finals[0] != final {
 		t.Errorf("final files = %v, want [%s]", finals, final)
 	}
-	if got := fileSum(t, final); got != sum {
+	if got := fileSHA256(t, final); got != sum {
 		t.Errorf("sha256 %s, want %s", got, sum)
 	}
 	rows := catalogRows(t, home)
@@ -189,7 +189,7 @@ func TestConcurrentPullsDifferentImages(t *testing.T) {
 		if byImage[im.final] != im.sum {
 			t.Errorf("no row for %s with version %s", im.final, im.sum)
 		}
-		if got := fileSum(t, im.final); got != im.sum {
+		if got := fileSHA256(t, im.final); got != im.sum {
 			t.Errorf("%s: sha256 %s, want %s", im.final, got, im.sum)
 		}
 	}

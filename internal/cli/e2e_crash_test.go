@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -127,20 +126,6 @@ func imageData(size int64, seed uint64) ([]byte, string) {
 func storageRoot(home string) string { return filepath.Join(home, ".singularity", "shub") }
 func catalogPath(home string) string { return filepath.Join(home, ".singularity", "sregistry.db") }
 
-func fileSum(t testing.TB, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 var finalName = regexp.MustCompile(`^(.+)@([0-9a-f]{64})\.sif$`)
 
 // isTransient reports names of files a pull keeps only while it runs (or
@@ -198,14 +183,14 @@ func checkConsistent(t testing.TB, home string) []string {
 			t.Errorf("row %s points to a missing file %s", r.URI, r.Image)
 			continue
 		}
-		if got := fileSum(t, r.Image); got != r.Version {
+		if got := fileSHA256(t, r.Image); got != r.Version {
 			t.Errorf("row %s: file %s has sha256 %s, version says %s", r.URI, r.Image, got, r.Version)
 		}
 	}
 	finals, transient, other := storageState(t, storageRoot(home))
 	for _, p := range finals {
 		want := finalName.FindStringSubmatch(filepath.Base(p))[2]
-		if got := fileSum(t, p); got != want {
+		if got := fileSHA256(t, p); got != want {
 			t.Errorf("final file %s has sha256 %s", p, got)
 		}
 	}
@@ -383,7 +368,7 @@ func TestPullCrashSafety(t *testing.T) {
 	if transient := checkConsistent(t, e.home); len(transient) > 0 {
 		t.Errorf("left behind: %v", transient)
 	}
-	if got := fileSum(t, final); got != sum {
+	if got := fileSHA256(t, final); got != sum {
 		t.Fatalf("image sha256 %s, want %s", got, sum)
 	}
 	rows := catalogRows(t, e.home)

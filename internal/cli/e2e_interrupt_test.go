@@ -78,7 +78,7 @@ func TestPullInterruptResumes(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pull after interrupt: exit %d\n%s", code, errOut)
 	}
-	if got := fileSum(t, final); got != sum {
+	if got := fileSHA256(t, final); got != sum {
 		t.Fatalf("sha256 after resume = %s, want %s", got, sum)
 	}
 	fetched, _ := rangeBytes(e.emu.Requests(), off, off+size)

@@ -235,7 +235,7 @@ func cmdMkLegacyDB(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-func fileSHA256(t *testing.T, p string) string {
+func fileSHA256(t testing.TB, p string) string {
 	t.Helper()
 	f, err := os.Open(p)
 	if err != nil {

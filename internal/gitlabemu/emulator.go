@@ -438,29 +438,33 @@ func (s *Server) SetThrottle(bytesPerSecond int64) { s.throttle.Store(max(bytesP
 
 // ArchiveURL returns the signed object-storage URL of a job's archive (for curl in benchmarks).
 func (s *Server) ArchiveURL(jobID int64) (string, error) {
+	if _, err := s.jobWithArchive(jobID); err != nil {
+		return "", err
+	}
+	return s.signedURL(jobID), nil
+}
+
+// jobWithArchive returns the job, or an error when it is unknown or has no
+// artifacts archive.
+func (s *Server) jobWithArchive(jobID int64) (*jobRec, error) {
 	s.mu.Lock()
 	j, ok := s.jobs[jobID]
 	s.mu.Unlock()
 	if !ok {
-		return "", fmt.Errorf("gitlabemu: job %d not found", jobID)
+		return nil, fmt.Errorf("gitlabemu: job %d not found", jobID)
 	}
 	if !hasArchive(&j.Job) {
-		return "", fmt.Errorf("gitlabemu: job %d has no artifacts archive", jobID)
+		return nil, fmt.Errorf("gitlabemu: job %d has no artifacts archive", jobID)
 	}
-	return s.signedURL(jobID), nil
+	return j, nil
 }
 
 // ArchivePath materialises a job's archive (if not done yet) and returns the
 // path of the zip file on disk.
 func (s *Server) ArchivePath(jobID int64) (string, error) {
-	s.mu.Lock()
-	j, ok := s.jobs[jobID]
-	s.mu.Unlock()
-	if !ok {
-		return "", fmt.Errorf("gitlabemu: job %d not found", jobID)
-	}
-	if !hasArchive(&j.Job) {
-		return "", fmt.Errorf("gitlabemu: job %d has no artifacts archive", jobID)
+	j, err := s.jobWithArchive(jobID)
+	if err != nil {
+		return "", err
 	}
 	a, err := s.archiveFor(j)
 	if err != nil {
