@@ -10,6 +10,7 @@ import (
 
 	"github.com/sregistry/sregistry/internal/catalog"
 	"github.com/sregistry/sregistry/internal/names"
+	"github.com/sregistry/sregistry/internal/storage"
 )
 
 func newRmCmd(f *Factory) *cobra.Command {
@@ -74,15 +75,7 @@ is moved back, so the record never points to a missing file.`,
 }
 
 func runMv(ctx context.Context, f *Factory, query, dest string) error {
-	f.Header("")
-	c, err := f.lookup(ctx, query, "mv")
-	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("%s not found", query)
-	}
-	if err != nil {
-		return err
-	}
-	store, err := f.Store(ctx, "mv")
+	c, store, err := f.openForChange(ctx, query, "mv")
 	if err != nil {
 		return err
 	}
@@ -110,11 +103,7 @@ cannot be updated the file is moved back.`,
 }
 
 func runRename(ctx context.Context, f *Factory, query, newName string) error {
-	f.Header("")
-	c, err := f.lookup(ctx, query, "rename")
-	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Errorf("%s not found", query)
-	}
+	c, store, err := f.openForChange(ctx, query, "rename")
 	if err != nil {
 		return err
 	}
@@ -123,14 +112,25 @@ func runRename(ctx context.Context, f *Factory, query, newName string) error {
 	if err != nil {
 		return &FlagError{Err: err}
 	}
-	store, err := f.Store(ctx, "rename")
-	if err != nil {
-		return err
-	}
 	newPath, err := store.Rename(ctx, c, n)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(f.IO.Out, "[rename] %s => %s\n", filepath.Base(c.Image), newPath)
 	return nil
+}
+
+// openForChange prints the header and finds the catalog entry a command
+// will move or rename, with the store that does it.
+func (f *Factory) openForChange(ctx context.Context, query, what string) (catalog.Container, *storage.Store, error) {
+	f.Header("")
+	c, err := f.lookup(ctx, query, what)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return c, nil, fmt.Errorf("%s not found", query)
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	store, err := f.Store(ctx, what)
+	return c, store, err
 }
